@@ -1,0 +1,1 @@
+"""Sub-commands of the CLI that belong to the core (no Kafka)."""

@@ -1,0 +1,1 @@
+"""The Kafka adapter: Faust app, agents, topics, replay."""

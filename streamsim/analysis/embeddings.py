@@ -14,13 +14,29 @@ import numpy as np
 DIM = 256
 
 
+def _import_wordllama():
+    """wordllama calls ``logging.basicConfig(level=INFO)`` on import, which would make every library's
+    INFO messages appear in our output; undo that side effect."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import wordllama  # local import: loading weights is the slow part and not every command needs it
+
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    return wordllama
+
+
 class Embedder:
     """Keyword -> unit vector, cached. ``version`` names the model for provenance."""
 
     version = "wordllama-l2-supercat-256"
 
     def __init__(self) -> None:
-        import wordllama  # local import: loading weights is the slow part and not every command needs it
+        wordllama = _import_wordllama()
 
         # The default loader looks for the tokenizer in the wrong folder and then tries to download it.
         self._model = wordllama.WordLlama.load(

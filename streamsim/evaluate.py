@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from streamsim.analysis.offline import OfflineAnalyzer
 from streamsim.catalog import Catalog
 from streamsim.data.schema import Dataset, Interaction, Item
 from streamsim.metrics import binary_metrics, calibration, roc_curve
-from streamsim.protocol import is_like, split_holdout
+from streamsim.protocol import is_like, split_holdout, visible_reviews
 from streamsim.simulator import Decision, Simulator, UserState
 
 VOTERS = ("keyword", "similarity", "statistical")
@@ -34,13 +34,6 @@ VOTERS = ("keyword", "similarity", "statistical")
 def event_id_for(x: Interaction) -> str:
     """A deterministic id for a held-out interaction decided as a recommendation (also used by replay)."""
     return f"{x.user_id}|{x.item_id}|{x.timestamp if x.timestamp is not None else ''}"
-
-
-def visible_reviews(history: Iterable[Interaction], like_threshold: float) -> dict[str, list[Review]]:
-    reviews: dict[str, list[Review]] = defaultdict(list)
-    for x in history:
-        reviews[x.item_id].append(Review(x.rating, x.review, is_like(x.rating, like_threshold)))
-    return reviews
 
 
 def analyze_items(items: dict[str, Item], reviews: dict[str, list[Review]], analyzer: Analyzer,

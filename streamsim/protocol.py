@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from streamsim.analysis.base import Review
 from streamsim.data.schema import Interaction
 
 
@@ -38,3 +39,11 @@ def split_holdout(interactions: Sequence[Interaction], min_interactions: int = 3
 def is_like(rating: float, like_threshold: float) -> bool:
     """The paper binarises ratings: rating >= 3 is a like."""
     return rating >= like_threshold
+
+
+def visible_reviews(history: Sequence[Interaction], like_threshold: float) -> dict[str, list[Review]]:
+    """The rated reviews an analyzer may see, per item: pass only the history part of the split."""
+    out: dict[str, list[Review]] = defaultdict(list)
+    for x in history:
+        out[x.item_id].append(Review(x.rating, x.review, is_like(x.rating, like_threshold)))
+    return dict(out)

@@ -51,8 +51,8 @@ def bench_core(path: Path, n_decisions: int, seed: int) -> dict:
     from streamsim.analysis.embeddings import Embedder
     from streamsim.catalog import Catalog
     from streamsim.data.io import load_dataset
-    from streamsim.evaluate import analyze_items, event_id_for, visible_reviews
-    from streamsim.protocol import is_like, split_holdout
+    from streamsim.evaluate import analyze_items, event_id_for
+    from streamsim.protocol import is_like, split_holdout, visible_reviews
     from streamsim.simulator import Simulator, UserState
 
     ds = load_dataset(path)

@@ -430,6 +430,12 @@ async def test_cli_run_uses_history_only(tmp_path, monkeypatch, capsys, caplog):
     assert KEY not in caplog.text and KEY not in "\n".join(out)
     assert KEY.encode() not in (tmp_path / "cache.sqlite").read_bytes()
     assert all(KEY.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    # the features file drives the fidelity evaluation in place of the offline analyzer
+    from streamsim.data.io import load_dataset
+    from streamsim.evaluate import evaluate, load_features
+
+    ev = evaluate(load_dataset(data), features=load_features(tmp_path / "out" / "f.jsonl"), progress=False)
+    assert ev.report["analyzer"].startswith("llm/fake-llm/") and ev.report["n_decisions"] >= 1
 
 
 async def test_a_refused_key_stops_the_run_with_one_line(tmp_path, monkeypatch, caplog):

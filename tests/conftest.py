@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,18 @@ def embedder() -> Embedder:
     return Embedder()
 
 
-def shared_data() -> Path:
-    """../shared/data, or $STREAMSIM_SHARED_DATA. Missing data fails loudly: it is never a skip."""
-    path = Path(os.environ.get("STREAMSIM_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    if not path.is_dir():
-        pytest.fail(f"shared data folder {path} is missing (set STREAMSIM_SHARED_DATA)", pytrace=False)
-    return path
+SHARED = Path(os.environ.get("STREAMSIM_SHARED_DATA") or ROOT.parent / "shared" / "data")
+
+
+def _shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared data folder {SHARED} not found: these tests need the real datasets "
+                    "(set STREAMSIM_SHARED_DATA to their folder)", pytrace=False)
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Callable[[], Path]:
+    """../shared/data or $STREAMSIM_SHARED_DATA, as a function to call inside the test, so that missing
+    data is a FAILED test (never a skip, never hidden in a fixture error)."""
+    return _shared_dir

@@ -4,10 +4,8 @@ know the converters still handle the real files."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +15,9 @@ from streamsim.data.schema import Dataset, Item
 
 pytestmark = pytest.mark.shared_data
 
-SHARED = Path(os.environ.get("STREAMSIM_SHARED_DATA")
-              or Path(__file__).resolve().parents[1].parent / "shared" / "data")
-
 MI = "amazon-musical-instruments-5core-2014"
 
-# format, source, meta (relative to SHARED), interactions, users, items
+# format, source, meta (relative to the shared data folder), interactions, users, items
 CASES = {
     "amazon-musical-instruments": ("amazon-2014", f"{MI}/Musical_instruments_reviews.csv",
                                    f"{MI}/Music_Instruments_meta_5.csv", 10_261, 1_429, 900),
@@ -37,22 +32,14 @@ CASES = {
 }
 
 
-def shared_dir() -> Path:
-    """Called inside each test (not in a fixture) so that missing data is a FAILED test, not an error."""
-    if not SHARED.is_dir():
-        pytest.fail(f"shared data folder {SHARED} not found: these tests need the real datasets "
-                    "(set STREAMSIM_SHARED_DATA to their folder)", pytrace=False)
-    return SHARED
-
-
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[dict, Dataset]]:
+def converted(tmp_path_factory: pytest.TempPathFactory, shared_data) -> Callable[[str], tuple[dict, Dataset]]:
     """Convert + load each real dataset once per module: (summary, dataset)."""
     cache: dict[str, tuple[dict, Dataset]] = {}
 
     def get(name: str) -> tuple[dict, Dataset]:
         if name not in cache:
-            root = shared_dir()
+            root = shared_data()
             fmt, src, meta, *_ = CASES[name]
             out = tmp_path_factory.mktemp(name)
             cache[name] = convert(fmt, root / src, root / meta if meta else None, out), load_dataset(out)
@@ -72,8 +59,8 @@ def test_real_dataset_counts(converted, name: str) -> None:
     assert all(x.timestamp is not None for x in ds.interactions)
 
 
-def test_amazon_fashion_duplicates(converted) -> None:
-    assert sum(1 for _ in jsonl_rows(shared_dir() / CASES["amazon-fashion"][1])) == 3_176
+def test_amazon_fashion_duplicates(converted, shared_data) -> None:
+    assert sum(1 for _ in jsonl_rows(shared_data() / CASES["amazon-fashion"][1])) == 3_176
     summary = converted("amazon-fashion")[0]
     assert summary["n_variant_copies"] == 3_176 - 448
     assert summary["n_dropped_duplicates"] == 0  # the exact duplicates went with the variant copies

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_data
 from streamsim.data.convert import convert
 from streamsim.data.io import load_dataset
 from streamsim.evaluate import evaluate
@@ -19,7 +18,7 @@ MI = "amazon-musical-instruments-5core-2014"
     ("yelp-reviews", "yelp-kaggle-10k/yelp.csv", None),
     ("movielens-100k", "ml-100k", None),
 ])
-def test_ensemble_beats_popularity_on_real_data(tmp_path, embedder, fmt, src, meta):
+def test_ensemble_beats_popularity_on_real_data(tmp_path, embedder, shared_data, fmt, src, meta):
     root = shared_data()
     convert(fmt, root / src, root / meta if meta else None, tmp_path / "ds")
     report = evaluate(load_dataset(tmp_path / "ds"), embedder=embedder, progress=False).report

@@ -21,14 +21,17 @@ import orjson
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", choices=("core", "stream"), default="core")
-    p.add_argument("--data", type=Path, help="dataset folder in the generic format (core: required)")
+    p.add_argument("--data", type=Path,
+                   help="dataset folder in the generic format (core: required; stream: warms the worker)")
     p.add_argument("--decisions", type=int, default=20000, help="decisions to time (core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
     # the stream benchmark's own options
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (stream)")
     p.add_argument("--rate", type=float, default=1000.0, help="offered load, events/s (stream)")
-    p.add_argument("--events", type=int, default=20000, help="events per phase (stream)")
+    p.add_argument("--events", type=int, default=20000, help="feedback events per measurement (stream)")
+    p.add_argument("--slate-sizes", default="1,10", help="slate sizes to measure, comma-separated (stream)")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of the user topics (stream)")
 
 
 def run(args: argparse.Namespace) -> int:

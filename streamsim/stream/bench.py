@@ -272,6 +272,8 @@ async def bench(bootstrap: str, *, data: Path | None, rate: float, events: int, 
             row: dict = {}
             t_recs, t_fb = cfg.topic("recommendations"), cfg.topic("feedback")
             fixed_n = max(100, min(n_recs, int(10 * rate / k)))  # about 10 s of fixed load
+            # warm the broker's JIT and the worker's caches: a burst, then a second of the fixed load
+            await measure(bootstrap, t_recs, t_fb, recs("burst", max(100, 5000 // k)), k, 0)
             await measure(bootstrap, t_recs, t_fb, recs("warm", fixed_n // 10), k, rate / k)
             row["streamsim_fixed_rate"] = await measure(bootstrap, t_recs, t_fb, recs("fixed", fixed_n), k,
                                                         rate / k)
@@ -285,6 +287,7 @@ async def bench(bootstrap: str, *, data: Path | None, rate: float, events: int, 
                          str(ready)], pt_log)
             try:
                 await _wait_file(ready, pt, pt_log)
+                await measure(bootstrap, pt_in, pt_out, recs("ptburst", max(100, 5000 // k)), k, 0)
                 await measure(bootstrap, pt_in, pt_out, recs("ptwarm", fixed_n // 10), k, rate / k)
                 row["passthrough_fixed_rate"] = await measure(bootstrap, pt_in, pt_out,
                                                               recs("ptfixed", fixed_n), k, rate / k)

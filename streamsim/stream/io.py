@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
 from streamsim.errors import StreamsimError
@@ -73,19 +74,22 @@ async def wait_for_group(bootstrap: str, group: str, topic: str, n_partitions: i
     """Wait until the consumer group has committed everything in ``topic`` (consumer lag 0)."""
     deadline = time.monotonic() + timeout
     async with admin_client(bootstrap) as admin, offsets_client(bootstrap) as oc:
-        first = await group_lag(admin, oc, group, topic, n_partitions)
-        with tqdm(total=first, desc=desc, unit="ev", disable=not progress, mininterval=0.5) as bar:
+        with tqdm(total=0, desc=desc, unit="ev", disable=not progress, mininterval=0.5) as bar:
             while True:
-                lag = await group_lag(admin, oc, group, topic, n_partitions)
-                bar.total = max(bar.total, lag)
-                bar.n = bar.total - lag
-                bar.refresh()
-                if lag == 0:
-                    return
+                try:
+                    lag = await group_lag(admin, oc, group, topic, n_partitions)
+                except KafkaError as e:  # e.g. no group coordinator yet on a fresh broker
+                    lag, error = None, e
+                if lag is not None:
+                    bar.total = max(bar.total, lag)
+                    bar.n = bar.total - lag
+                    bar.refresh()
+                    if lag == 0:
+                        return
                 if time.monotonic() > deadline:
-                    raise StreamsimError(f"group {group} still {lag} records behind on {topic} after "
-                                         f"{timeout:g}s (is `streamsim worker` running with the same "
-                                         "--prefix/--app-id?)")
+                    behind = f"still {lag} records behind" if lag is not None else f"not answering ({error})"
+                    raise StreamsimError(f"group {group} {behind} on {topic} after {timeout:g}s (is "
+                                         "`streamsim worker` running with the same --prefix/--app-id?)")
                 await asyncio.sleep(0.2)
 
 

@@ -119,22 +119,18 @@ def _offline():
 
 
 def _fast_scores(sim, user, item_id, event_id):
-    d = sim.decide(user, item_id, event_id)
-    kw, sim_vote = d.vote("keyword"), d.vote("similarity")
-    # recover alpha_pos/alpha_neg from the vote is not possible; recompute the parts for the check
-    return (*_alphas_fast(sim, user, item_id), kw.probability, sim_vote.probability)
-
-
-def _alphas_fast(sim, user, item_id):
+    """(alpha_pos, alpha_neg, keyword probability, similarity probability) from the vectorised path;
+    a vote keeps only alpha_pos - alpha_neg, so the two sums are read from the same ``overlap``."""
     from streamsim.voters.keyword import overlap
 
+    d = sim.decide(user, item_id, event_id)
     c = sim.catalog.index.get(item_id)
-    rows, labels = sim._category_history(user, c)
-    if c is None:
-        return 0, 0
-    a_pos, _ = overlap(sim.catalog.pos_bits, rows[labels == 1], sim.catalog.pos_bits[c])
-    a_neg, _ = overlap(sim.catalog.neg_bits, rows[labels == 0], sim.catalog.neg_bits[c])
-    return a_pos, a_neg
+    alphas = (0, 0)
+    if c is not None:
+        rows, labels = sim._category_history(user, c)
+        alphas = (overlap(sim.catalog.pos_bits, rows[labels == 1], sim.catalog.pos_bits[c])[0],
+                  overlap(sim.catalog.neg_bits, rows[labels == 0], sim.catalog.neg_bits[c])[0])
+    return (*alphas, d.vote("keyword").probability, d.vote("similarity").probability)
 
 
 def _naive_scores(catalog, user, item_id):

@@ -203,12 +203,14 @@ async def measure(bootstrap: str, topic_in: str, topic_out: str, recs: list[tupl
     await c.stop()
     got = len(latencies)
     elapsed = (t_last - t0) if got else float("nan")
+    load = os.getloadavg()[0]  # other processes on the machine skew every figure: say how busy it was
     ms = [1000 * x for x in latencies] or [float("nan")]
     return {"recommendations": len(recs), "feedback_expected": want, "feedback_received": got,
             "offered_recommendations_per_s": round(len(recs) / (t_sent - t0), 1),
             "feedback_per_s": round(got / elapsed, 1) if got else 0.0,
             "latency_ms": {"p50": round(_percentile(ms, 0.50), 2), "p99": round(_percentile(ms, 0.99), 2),
-                           "max": round(max(ms), 2), "mean": round(statistics.fmean(ms), 2)}}
+                           "max": round(max(ms), 2), "mean": round(statistics.fmean(ms), 2)},
+            "loadavg_1m_after": round(load, 2)}
 
 
 # ------------------------------------------------------------------------------------------ the run

@@ -29,7 +29,7 @@ from streamsim.events import (
 from streamsim.protocol import is_like
 from streamsim.simulator import Simulator
 from streamsim.stream.config import StreamConfig
-from streamsim.stream.state import StateStore, model_key
+from streamsim.stream.state import StateStore
 
 log = logging.getLogger("streamsim.stream")
 
@@ -189,4 +189,4 @@ class Processor:
         return f is not None and not f.analyzer.endswith(PROVISIONAL)
 
 
-__all__ = ["Record", "Out", "InteractionBatch", "Processor", "PROVISIONAL", "model_key"]
+__all__ = ["Record", "Out", "InteractionBatch", "Processor", "PROVISIONAL"]

@@ -110,21 +110,30 @@ def _stop(proc: subprocess.Popen) -> None:
 
 # ------------------------------------------------------------------------------------------ pass-through
 
-async def passthrough(bootstrap: str, src: str, dst: str, fanout: int, ready: Path) -> None:
-    """Consume ``src`` from its end, produce every record ``fanout`` times to ``dst``."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+async def _consumer_at_end(bootstrap: str, topic: str, **kw):
+    """A started consumer assigned to every partition of ``topic``, positioned at its current end, so
+    it sees only what is produced from now on."""
+    from aiokafka import AIOKafkaConsumer
 
     from streamsim.stream.io import partitions_of
 
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, **kw)
     await c.start()
-    await p.start()
-    tps = await partitions_of(c, src)
+    tps = await partitions_of(c, topic)
     c.assign(tps)
     await c.seek_to_end(*tps)
     for tp in tps:
         await c.position(tp)
+    return c
+
+
+async def passthrough(bootstrap: str, src: str, dst: str, fanout: int, ready: Path) -> None:
+    """Consume ``src`` from its end, produce every record ``fanout`` times to ``dst``."""
+    from aiokafka import AIOKafkaProducer
+
+    c = await _consumer_at_end(bootstrap, src)
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    await p.start()
     ready.write_text("ready")
     try:
         while True:
@@ -154,18 +163,9 @@ async def measure(bootstrap: str, topic_in: str, topic_out: str, recs: list[tupl
                   fanout: int, rate: float) -> dict:
     """Send ``recs`` (key, value, id) at ``rate`` per second (0: as fast as possible) and time every
     output record until ``len(recs) * fanout`` have arrived."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer
 
-    from streamsim.stream.io import partitions_of
-
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100,
-                         max_poll_records=5000)
-    await c.start()
-    tps = await partitions_of(c, topic_out)
-    c.assign(tps)
-    await c.seek_to_end(*tps)
-    for tp in tps:
-        await c.position(tp)
+    c = await _consumer_at_end(bootstrap, topic_out, max_poll_records=5000)
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0 if rate else 5)
     await p.start()
     sent: dict[str, float] = {}
